@@ -1,0 +1,29 @@
+# Two commands do all the set-up (see README): `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+# torch and torchvision must come from one pip command (FACTS §8); ray/mlflow in the same resolve.
+TORCH_PINS := torch==2.14.1 torchvision==0.29.1
+
+.PHONY: install install-test demo test bench clean
+
+$(VENV)/.installed: pyproject.toml setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q $(TORCH_PINS) -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(VENV)/bin/s2hand demo --out outputs/demo
+
+test: install
+	$(VENV)/bin/pytest -q
+
+bench: install
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b; done
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,1 @@
+"""Plotly dashboards built from MLflow runs and result files."""

@@ -1,0 +1,1 @@
+"""Rotations and cameras: batched, differentiable, device-agnostic."""

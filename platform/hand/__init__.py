@@ -1,0 +1,1 @@
+"""Hand models (MANO layout), joint orders and conventions."""
