@@ -89,10 +89,15 @@ def matrix_to_axis_angle(matrix: torch.Tensor) -> torch.Tensor:
     return quaternion_to_axis_angle(matrix_to_quaternion(matrix))
 
 
-def quaternion_angle(q_a: torch.Tensor, q_b: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
-    """Rotation angle γ ∈ [0, π] between unit quaternions, from cos(γ/2) = |q_a·q_b| (paper Eq. 19-20).
+def quaternion_angle(q_a: torch.Tensor, q_b: torch.Tensor) -> torch.Tensor:
+    """Rotation angle γ ∈ [0, π] between unit quaternions: cos(γ/2) = |q_a·q_b| (paper Eq. 19-20).
 
-    The clamp keeps acos differentiable when the two rotations coincide.
+    Evaluated as 2·atan2(‖v‖, |w|) of the relative quaternion conj(q_a)⊗q_b = (w, v): acos loses all precision
+    for the small frame-to-frame angles E_quat works with, and its gradient blows up at γ = 0.
     """
-    dot = (q_a * q_b).sum(-1).abs().clamp(max=1.0 - eps)
-    return 2.0 * torch.acos(dot)
+    w_a, v_a = q_a[..., :1], q_a[..., 1:]
+    w_b, v_b = q_b[..., :1], q_b[..., 1:]
+    w = (q_a * q_b).sum(-1)
+    v = w_a * v_b - w_b * v_a - torch.linalg.cross(v_a, v_b, dim=-1)
+    v_norm = ((v * v).sum(-1) + 1e-30).sqrt()  # smooth at v = 0
+    return 2.0 * torch.atan2(v_norm, w.abs())

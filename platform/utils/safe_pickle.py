@@ -6,6 +6,7 @@ read with ``encoding="latin1"`` (numpy arrays pickled by Python 2 hold byte stri
 """
 from __future__ import annotations
 
+import codecs
 import copyreg
 import io
 import pickle
@@ -28,6 +29,13 @@ def _numpy_globals() -> dict[tuple[str, str], Any]:
         ("copyreg", "_reconstructor"): copyreg._reconstructor,
         ("__builtin__", "object"): object,
         ("builtins", "object"): object,
+        # chumpy objects keep sets in their state; building a set runs no code from the file
+        ("__builtin__", "set"): set,
+        ("builtins", "set"): set,
+        ("__builtin__", "frozenset"): frozenset,
+        ("builtins", "frozenset"): frozenset,
+        # Python 3 writes bytes as _codecs.encode(text, "latin1") at protocols < 3 (no code runs beyond encoding)
+        ("_codecs", "encode"): codecs.encode,
     }
     for package in ("numpy.core", "numpy._core"):
         table[(f"{package}.multiarray", "_reconstruct")] = multiarray._reconstruct
