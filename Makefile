@@ -16,8 +16,10 @@ $(VENV)/.installed: pyproject.toml setup.py
 
 install: $(VENV)/.installed
 
+# Until `s2hand demo` (the full pipeline) lands, the main job is the hand model + renderer showcase.
 demo: install
-	$(VENV)/bin/s2hand demo --out outputs/demo
+	$(VENV)/bin/s2hand hand showcase --out outputs/showcase
+	$(VENV)/bin/s2hand hand export --pose point --out outputs/showcase/point.ply --png outputs/showcase/point.png
 
 test: install
 	$(VENV)/bin/pytest -q

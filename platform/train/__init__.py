@@ -1,0 +1,1 @@
+"""Training core (one process): stages, optimiser and schedule, the loop, checkpoints and exact resume."""
