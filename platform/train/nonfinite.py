@@ -25,7 +25,7 @@ class NonFiniteGuard:
             return True
         self.consecutive += 1
         self.skipped += 1
-        bad = [name for name, value in terms.items() if not math.isfinite(float(value))]
+        bad = [name for name, value in terms.items() if not math.isfinite(float(value.detach()))]
         if self.consecutive >= self.max_consecutive:
             raise TrainingDiverged(
                 f"loss was NaN/inf for {self.consecutive} steps in a row (last at step {step}); "
