@@ -15,6 +15,11 @@ from s2hand.errors import S2HandError
 COMMAND_MODULES = (
     "s2hand.cli.config_cmd",
     "s2hand.cli.hand_cmd",
+    "s2hand.cli.eval_cmd",
+    "s2hand.cli.data_cmd",
+    "s2hand.cli.mlflow_cmd",
+    "s2hand.cli.train_cmd",
+    "s2hand.cli.evaluate_cmd",
 )
 
 
