@@ -6,7 +6,9 @@ FreiHAND metric (raw and Procrustes-aligned MPJPE / MPVPE, PCK curves and AUC, F
 KD-tree F-score). Prints one JSON object: seconds (wall and CPU), samples/s, speedup, and the largest absolute
 difference of every score and curve. Both are warmed up on a few samples first (lazy initialisation).
 
-    .venv/bin/python benchmarks/bench_eval.py [--samples 3960] [--threads N]
+    .venv/bin/python benchmarks/bench_eval.py [--samples 3960]
+
+On a CPU the scorer runs single-threaded by design (``tensors.single_thread``), like the reference.
 """
 from __future__ import annotations
 
@@ -16,11 +18,11 @@ import os
 import time
 
 import numpy as np
-import torch
 
 from s2hand.evaluation.reference import reference_score
 from s2hand.evaluation.scoring import scalar_scores, score_freihand
 from s2hand.evaluation.synthetic import synthetic_hands, synthetic_predictions
+from s2hand.evaluation.tensors import scoring_device
 
 
 def _timed(fn, *args) -> tuple[dict, float, float]:
@@ -33,10 +35,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=3960)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
 
     gt_xyz, gt_verts, params = synthetic_hands(args.samples, seed=args.seed)
     pred_xyz, pred_verts = synthetic_predictions(params, seed=args.seed + 1)
@@ -57,8 +56,7 @@ def main() -> None:
     worst = max(diffs.values())
     print(json.dumps({
         "samples": args.samples,
-        "device": str(torch.device("cuda" if torch.cuda.is_available() else "cpu")),
-        "torch_threads": torch.get_num_threads(),
+        "device": str(scoring_device()),
         "cpu_count": os.cpu_count(),
         "load_average_1min": round(max(load_before, os.getloadavg()[0]), 2),
         "ours": {"seconds": round(ours_wall, 3), "cpu_seconds": round(ours_cpu, 3),

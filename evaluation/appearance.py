@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from s2hand.evaluation.sequences import group_frames, per_sequence_mean
+from s2hand.evaluation.sequences import group_frames
 from s2hand.evaluation.tensors import ArrayLike, as_float64
 
 

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import torch
 
+from s2hand.evaluation.tensors import single_thread
+
 F_THRESHOLDS_M = (0.005, 0.015)
 
 # Work is cut into pieces whose temporaries stay near 10 MiB: measured faster on CPU than larger blocks, which
@@ -45,8 +47,9 @@ def f_scores(
     if pred.shape == gt.shape:  # same topology (MANO): the vertex of the same index is a free first candidate
         same = _distance(pred, gt)
         known = torch.stack([same < t for t in thresholds], dim=-1)
-    precision = has_neighbour_within(pred, gt, thresholds, known, method).to(pred.dtype).mean(1)
-    recall = has_neighbour_within(gt, pred, thresholds, known, method).to(pred.dtype).mean(1)
+    with single_thread(pred.device):
+        precision = has_neighbour_within(pred, gt, thresholds, known, method).to(pred.dtype).mean(1)
+        recall = has_neighbour_within(gt, pred, thresholds, known, method).to(pred.dtype).mean(1)
     total = precision + recall
     return torch.where(total > 0, 2 * precision * recall / torch.where(total > 0, total, 1.0), 0.0)
 

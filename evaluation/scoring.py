@@ -13,7 +13,7 @@ import torch
 from s2hand.evaluation.alignment import procrustes_align, scale_translation_align
 from s2hand.evaluation.fscore import F_THRESHOLDS_M, f_scores
 from s2hand.evaluation.pck import PCK_THRESHOLDS_M, point_distances, point_stats
-from s2hand.evaluation.tensors import ArrayLike, as_float64, check_points
+from s2hand.evaluation.tensors import ArrayLike, as_float64, check_points, single_thread
 
 NUM_JOINTS, NUM_VERTS = 21, 778
 PAPER_NAMES = {
@@ -46,6 +46,11 @@ def score_ho3d(
 def _score(pred_xyz, pred_verts, gt_xyz, gt_verts, device, f_method: str, ho3d: bool) -> dict:
     arrays = {"pred_xyz": pred_xyz, "pred_verts": pred_verts, "gt_xyz": gt_xyz, "gt_verts": gt_verts}
     t = {name: as_float64(value, device) for name, value in arrays.items()}
+    with single_thread(t["gt_xyz"].device):
+        return _score_tensors(t, f_method, ho3d)
+
+
+def _score_tensors(t: dict[str, torch.Tensor], f_method: str, ho3d: bool) -> dict:
     for name, value in t.items():
         check_points(name, value, points=NUM_JOINTS if name.endswith("xyz") else NUM_VERTS)
         if value.shape[0] != t["gt_xyz"].shape[0]:

@@ -5,6 +5,8 @@ thresholds; a GPU because the F-score's nearest-neighbour search is the one heav
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Union
 
 import numpy as np
@@ -32,3 +34,21 @@ def check_points(name: str, x: torch.Tensor, dim: int = 3, points: int | None = 
     if x.ndim != 3 or x.shape[-1] != dim or (points is not None and x.shape[1] != points):
         want = f"(N, {points if points is not None else 'P'}, {dim})"
         raise ValueError(f"{name}: expected shape {want}, got {tuple(x.shape)}")
+
+
+@contextmanager
+def single_thread(device: torch.device) -> Iterator[None]:
+    """Run CPU work with one intra-op thread, then restore the setting (process-wide, as torch's setting is).
+
+    Scoring is thousands of mid-sized eager ops: extra threads gain little on them, and on a busy machine, where
+    OpenMP threads wait for a free core at every op, they made the scorer 10-30× slower in measurements here.
+    """
+    if device.type != "cpu":
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)

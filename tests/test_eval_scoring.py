@@ -87,3 +87,20 @@ def test_refuses_bad_input(hands):
     bad[3, 2, 1] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         score_freihand(bad, pred_verts, gt_xyz, gt_verts)
+
+
+def test_cpu_scoring_is_single_threaded_and_restores_the_setting(hands, monkeypatch):
+    import torch
+
+    import s2hand.evaluation.scoring as scoring
+
+    seen = []
+    inner = scoring._score_tensors
+    monkeypatch.setattr(scoring, "_score_tensors", lambda *a: seen.append(torch.get_num_threads()) or inner(*a))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        score_freihand(*(a[:2] for a in hands), device="cpu")
+        assert seen == [1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
