@@ -112,3 +112,30 @@ def evaluate_predictions(pred: Predictions, truth: dict[str, np.ndarray], fps: f
         if pred.lighted_textures is not None:
             results["texture_sd"] = texture_sd(pred.lighted_textures[order].reshape(len(order), -1), seq)
     return results
+
+
+BENCHMARK_LAYOUTS = {"freihand": "freihand", "ho3d-v2": "ho3d", "ho3d-v3": "ho3d"}
+
+
+def checkpoint_submission(checkpoint: str | os.PathLike, benchmark: str, data_root: str | os.PathLike,
+                          out: str | os.PathLike, *, count: int | None = None, device: str = "auto",
+                          batch_size: int = 32):
+    """Predict the benchmark's evaluation split with a checkpoint and write a validated submission zip.
+
+    FreiHAND: evaluation/rgb order, OpenCV, FreiHAND joint order. HO-3D: evaluation.txt order, HO-3D joint
+    order, OpenGL for joints and vertices. ``count`` overrides the official sample count (synthetic data).
+    """
+    from s2hand.config.spec import DataSpec
+    from s2hand.data import build_dataset
+    from s2hand.evaluation.submission import export_submission
+
+    if benchmark not in BENCHMARK_LAYOUTS:
+        from s2hand.errors import S2HandError
+
+        raise S2HandError(f"unknown benchmark {benchmark!r}: use one of {', '.join(BENCHMARK_LAYOUTS)}")
+    model, spec = load_trained_model(checkpoint, device)
+    data = DataSpec(layout=BENCHMARK_LAYOUTS[benchmark], root=Path(data_root).resolve(),
+                    image_size=spec.data.image_size)
+    dataset = build_dataset(data, "evaluation", train=False)
+    pred = predict(model, dataset, batch_size)
+    return export_submission(out, pred.joints, pred.vertices, benchmark, count)

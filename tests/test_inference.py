@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 import pytest
 
 from s2hand.cli import main
@@ -53,3 +55,28 @@ def test_evaluate_video_layout_reports_smoothness_and_consistency(datasets, tmp_
     for key in ("acc", "acc_err", "acc_per_s2", "quat_loss", "shape_sd", "texture_sd", "MPJPE"):
         assert key in scores, key
     assert scores["acc_per_s2"] == pytest.approx(scores["acc"] * 900)
+
+
+@pytest.mark.parametrize("benchmark,layout,folder", [("freihand", "synthetic-freihand", "frei"),
+                                                     ("ho3d-v3", "synthetic-ho3d", "ho3d")])
+def test_submit_from_checkpoint_then_score_against_the_synthetic_ground_truth(datasets, tmp_path, benchmark, layout,
+                                                                               folder):
+    import zipfile
+
+    from s2hand.evaluation.submission import read_submission
+
+    checkpoint = _checkpoint(tmp_path, "s2hand/pretrain_3d", layout, datasets / folder)
+    out = tmp_path / "pred.zip"
+    count = 6 if benchmark == "freihand" else 12
+    assert main(["submit", "--checkpoint", str(checkpoint), "--benchmark", benchmark, "--data",
+                 str(datasets / folder), "--out", str(out), "--count", str(count), "--device", "cpu"]) == 0
+    assert zipfile.ZipFile(out).namelist() == ["pred.json"]
+    xyz, verts = read_submission(out)
+    assert xyz.shape == (count, 21, 3) and verts.shape == (count, 778, 3)
+    expected_sign = 1 if benchmark == "freihand" else -1  # OpenCV vs OpenGL, joints and vertices alike
+    assert (np.sign(xyz[..., 2]) == expected_sign).all() and (np.sign(verts[..., 2]) == expected_sign).all()
+    assert main(["submit", "--check", str(out), "--benchmark", benchmark, "--count", str(count)]) == 0
+    scores = tmp_path / "scores.json"
+    assert main(["score", "--benchmark", benchmark.split("-")[0], "--pred", str(out), "--gt", str(datasets / folder),
+                 "--out", str(scores)]) == 0
+    assert json.loads(scores.read_text())["MPJPE"] > 0

@@ -33,6 +33,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     action = submit.add_mutually_exclusive_group(required=True)
     action.add_argument("--check", type=Path, metavar="PRED", help="pred.zip or pred.json to check")
+    action.add_argument("--checkpoint", type=Path, metavar="CKPT",
+                        help="predict the benchmark's evaluation split with this training checkpoint and write --out")
+    submit.add_argument("--data", type=Path, metavar="DIR", help="with --checkpoint: the dataset root (FreiHAND or "
+                        "HO-3D layout, with evaluation/ and its index)")
+    submit.add_argument("--out", type=Path, metavar="ZIP", help="with --checkpoint: the submission zip to write")
+    submit.add_argument("--device", default="auto", help="with --checkpoint: auto, cpu or cuda")
     submit.add_argument("--benchmark", required=True, choices=("freihand", "ho3d-v2", "ho3d-v3"))
     submit.add_argument("--count", type=int, metavar="N", help="expected samples (default: the benchmark split's)")
     submit.set_defaults(func=_submit)
@@ -77,6 +83,8 @@ def _score(args: argparse.Namespace) -> int:
 def _submit(args: argparse.Namespace) -> int:
     from s2hand.evaluation.submission import read_submission, validate_submission
 
+    if args.checkpoint is not None:
+        return _submit_checkpoint(args)
     xyz, verts = read_submission(args.check)
     report = validate_submission(xyz, verts, args.benchmark, args.count, source=str(args.check))
     print(
@@ -84,4 +92,17 @@ def _submit(args: argparse.Namespace) -> int:
         f"{report.span_m[0] * 100:.1f}-{report.span_m[1] * 100:.1f} cm, joint depth "
         f"{report.depth_m[0]:+.2f} to {report.depth_m[1]:+.2f} m"
     )
+    return 0
+
+
+def _submit_checkpoint(args: argparse.Namespace) -> int:
+    from s2hand.errors import S2HandError
+    from s2hand.inference import checkpoint_submission
+
+    if args.data is None or args.out is None:
+        raise S2HandError("--checkpoint needs --data DIR (the dataset root) and --out pred.zip")
+    report = checkpoint_submission(args.checkpoint, args.benchmark, args.data, args.out, count=args.count,
+                                   device=args.device)
+    print(f"{args.out}: {report.count} samples for {report.benchmark}, validated (hand span "
+          f"{report.span_m[0] * 100:.1f}-{report.span_m[1] * 100:.1f} cm); upload it to the benchmark's CodaLab page")
     return 0
