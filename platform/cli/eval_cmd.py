@@ -11,8 +11,9 @@ SCORE_HELP = """Score predictions against the public evaluation ground truth, as
 evaluation_xyz.json and evaluation_verts.json. Both in the benchmark's own joint order and camera convention
 (FreiHAND: FreiHAND order, OpenCV; HO-3D: HO-3D order, OpenGL). Writes every score and the PCK curves to --out."""
 
-SUBMIT_HELP = """Check a submission file before uploading it: sample count, shapes, NaN/inf, units (metres) and the
-camera convention (FreiHAND: OpenCV, hand at +z; HO-3D: OpenGL, hand at -z, joints AND vertices)."""
+SUBMIT_HELP = """Write a CodaLab submission from a training checkpoint (--checkpoint C --data DIR --out pred.zip), or check an
+existing one (--check pred.zip). Both validate: sample count, shapes, NaN/inf, units (metres) and the camera
+convention (FreiHAND: OpenCV, hand at +z; HO-3D: OpenGL, hand at -z, joints AND vertices), naming the sample index."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     score.set_defaults(func=_score)
 
     submit = subparsers.add_parser(
-        "submit", help="check a benchmark submission file", description=SUBMIT_HELP,
+        "submit", help="write (from a checkpoint) or check a benchmark submission zip", description=SUBMIT_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     action = submit.add_mutually_exclusive_group(required=True)
