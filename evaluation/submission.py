@@ -9,8 +9,6 @@ order in the OpenCV frame; ``to_benchmark_frame`` converts, ``export_submission`
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +17,7 @@ import numpy as np
 
 from s2hand.errors import DataError, S2HandError
 from s2hand.hand.joints import freihand_to_ho3d, opencv_to_opengl
+from s2hand.io.atomic import atomic_write as _atomic_file
 
 PRED_JSON = "pred.json"
 GT_XYZ, GT_VERTS = "evaluation_xyz.json", "evaluation_verts.json"
@@ -144,21 +143,8 @@ def _zip_into(file, data: bytes) -> None:
 
 def atomic_write(path: str | Path, write) -> None:
     """Call ``write(binary_file)`` on a temporary file next to ``path``, then rename it to ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; give it the permissions of a plain new file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with _atomic_file(path, "wb") as handle:
+        write(handle)
 
 
 def export_submission(

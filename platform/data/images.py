@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from s2hand.errors import DataError
+from s2hand.io.atomic import atomic_write
 
 JPEG_QUALITY = 90
 
@@ -55,12 +55,6 @@ def write_image(path: str | os.PathLike, pixels: np.ndarray, quality: int = JPEG
         options = {"format": "PNG", "compress_level": 1}
     else:
         raise ValueError(f"unsupported image suffix {suffix!r} for {path}")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            Image.fromarray(np.ascontiguousarray(pixels)).save(handle, **options)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, "wb", durable=False) as handle:
+        Image.fromarray(np.ascontiguousarray(pixels)).save(handle, **options)
     return path

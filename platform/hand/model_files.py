@@ -6,12 +6,12 @@ value ``"open"`` names the bundled open hand, built once by this project's code 
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from s2hand.errors import DataError
+from s2hand.io.atomic import atomic_write
 
 OPEN_HAND = "open"
 MODEL_FILENAME = "MANO_RIGHT.npz"
@@ -92,13 +92,6 @@ def save_model(arrays: dict[str, np.ndarray], path: str | os.PathLike) -> Path:
     """Validate and write atomically (temporary file in the same directory, then rename)."""
     path = Path(path)
     validate_model(arrays, str(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, "wb") as handle:
+        np.savez(handle, **arrays)
     return path
