@@ -8,10 +8,13 @@ TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
 .PHONY: install install-test demo test bench clean
 
+# Debian's Chromium serves tests/test_dashboards_browser.py (playwright is only the pip package: no browser download).
 $(VENV)/.installed: pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q $(TORCH_PINS) -e '.[test]'
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium) \
+		|| echo "warning: chromium not installed: tests/test_dashboards_browser.py will be skipped"
 	touch $@
 
 install: $(VENV)/.installed

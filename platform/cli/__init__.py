@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "s2hand.cli.mlflow_cmd",
     "s2hand.cli.train_cmd",
     "s2hand.cli.evaluate_cmd",
+    "s2hand.cli.dashboard_cmd",
 )
 
 
