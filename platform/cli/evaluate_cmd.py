@@ -51,7 +51,14 @@ def _evaluate(args: argparse.Namespace) -> int:
         from mlflow import MlflowClient
 
         client = MlflowClient(spec.tracking.tracking_uri) if spec.tracking.tracking_uri else MlflowClient()
+        # one namespace per split, so evaluating a second split never overwrites the first
         for key, value in scalars.items():
-            client.log_metric(args.mlflow_run, f"eval/{key}", float(value))
-        client.log_artifact(args.mlflow_run, str(args.out))
+            client.log_metric(args.mlflow_run, f"eval/{split}/{key}", float(value))
+        import shutil
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as folder:
+            named = Path(folder) / f"scores.{split}.json"
+            shutil.copyfile(args.out, named)
+            client.log_artifact(args.mlflow_run, str(named))
     return 0
