@@ -1,11 +1,13 @@
-"""Renderer forward+backward vs. an EfficientNet-b0 encoder step, same batch, same run, same machine.
+"""Renderer forward+backward vs. an EfficientNet-b0 encoder step, and the hard forward-only path vs. the soft
+forward (both under no_grad, as data synthesis renders), same batch, same run, same machine.
 
 Prints one JSON object: median seconds of each (repetitions interleaved), the ratio renderer/encoder (target
-<= 1.0 on CPU, <= 0.25 on GPU) and the rasteriser's (face, pixel) pair counts.
+<= 1.0 on CPU, <= 0.25 on GPU), the ratio soft/hard forward, and the rasteriser's (face, pixel) pair counts.
 
-    python benchmarks/bench_render.py [--batch 64] [--repeats 3] [--device cpu|cuda]
+    python benchmarks/bench_render.py [--batch 64] [--repeats 3] [--device cpu|cuda] [--only hard]
 
 The default mesh is the open hand (778 vertices, 1538 faces); `--mesh ellipsoid` uses a hand-sized UV ellipsoid.
+`--only hard` skips the training comparison (renderer backward, encoder).
 """
 from __future__ import annotations
 
@@ -99,38 +101,55 @@ def benchmark(
     repeats: int = 3,
     device: str = "cpu",
     mesh: tuple[torch.Tensor, torch.Tensor] | None = None,
+    training: bool = True,
 ) -> dict:
-    """Runs the comparison and returns the result dict (what main() prints)."""
-    import torchvision  # only the benchmark needs it
-
+    """Runs the comparisons and returns the result dict (what main() prints). training=False: only the soft vs
+    hard forward comparison."""
     dev = torch.device(device)
     mesh = mesh if mesh is not None else ellipsoid_mesh()
     inputs = make_inputs(mesh, batch, dev)
     renderer = MeshRenderer(IMAGE_SIZE)
+    hard_renderer = MeshRenderer(IMAGE_SIZE, soft=False)
     gen = torch.Generator().manual_seed(1)
     image_weight = torch.rand(batch, 3, IMAGE_SIZE, IMAGE_SIZE, generator=gen).to(dev)
     mask_weight = torch.rand(batch, IMAGE_SIZE, IMAGE_SIZE, generator=gen).to(dev)
-    pairs: list[int] = []
+    pairs: dict[str, int] = {}
+    outputs: dict[str, torch.Tensor] = {}
 
     def render_step() -> None:
         out = renderer(**inputs)
         ((out.image * image_weight).sum() + (out.silhouette * mask_weight).sum()).backward()
-        pairs.append(out.num_pairs)
+        pairs["soft"] = out.num_pairs
 
-    encoder = torchvision.models.efficientnet_b0(weights=None).to(dev)
-    images = torch.rand(batch, 3, IMAGE_SIZE, IMAGE_SIZE, generator=gen).to(dev)
+    def soft_forward() -> None:
+        with torch.no_grad():
+            out = renderer(**inputs)
+        pairs["soft"], outputs["soft"] = out.num_pairs, out.face_index
 
-    def encoder_step() -> None:
-        encoder(images).sum().backward()
+    def hard_forward() -> None:
+        with torch.no_grad():
+            out = hard_renderer(**inputs)
+        pairs["hard"], outputs["hard"] = out.num_pairs, out.face_index
 
-    render_step(), encoder_step()  # warm-up (allocator, kernels, lazy init)
-    render_times, encoder_times = [], []
-    for _ in range(repeats):  # interleaved, so both see the same machine state
-        render_times.append(_timed(render_step, dev))
-        encoder_times.append(_timed(encoder_step, dev))
-    render_s, encoder_s = statistics.median(render_times), statistics.median(encoder_times)
-    num_pairs = pairs[-1]
-    return {
+    steps = {"soft_forward": soft_forward, "hard_forward": hard_forward}
+    if training:
+        import torchvision  # only the benchmark needs it
+
+        encoder = torchvision.models.efficientnet_b0(weights=None).to(dev)
+        images = torch.rand(batch, 3, IMAGE_SIZE, IMAGE_SIZE, generator=gen).to(dev)
+
+        def encoder_step() -> None:
+            encoder(images).sum().backward()
+
+        steps = {"renderer_fwd_bwd": render_step, "encoder_fwd_bwd": encoder_step, **steps}
+    for step in steps.values():  # warm-up (allocator, kernels, lazy init)
+        step()
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(repeats):  # interleaved, so all see the same machine state
+        for name, step in steps.items():
+            times[name].append(_timed(step, dev))
+    median = {name: statistics.median(t) for name, t in times.items()}
+    result = {
         "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
@@ -139,15 +158,33 @@ def benchmark(
         "num_vertices": mesh[0].shape[0],
         "num_faces": mesh[1].shape[0],
         "repeats": repeats,
-        "renderer_fwd_bwd_s": round(render_s, 4),
-        "encoder_fwd_bwd_s": round(encoder_s, 4),
-        "ratio_renderer_over_encoder": round(render_s / encoder_s, 4),
-        "renderer_times_s": [round(t, 4) for t in render_times],
-        "encoder_times_s": [round(t, 4) for t in encoder_times],
+    }
+    if training:
+        render_s, encoder_s = median["renderer_fwd_bwd"], median["encoder_fwd_bwd"]
+        result.update({
+            "renderer_fwd_bwd_s": round(render_s, 4),
+            "encoder_fwd_bwd_s": round(encoder_s, 4),
+            "ratio_renderer_over_encoder": round(render_s / encoder_s, 4),
+            "renderer_times_s": [round(t, 4) for t in times["renderer_fwd_bwd"]],
+            "encoder_times_s": [round(t, 4) for t in times["encoder_fwd_bwd"]],
+        })
+    soft_s, hard_s = median["soft_forward"], median["hard_forward"]
+    num_pairs = pairs["soft"]
+    result.update({
+        "soft_forward_s": round(soft_s, 4),
+        "hard_forward_s": round(hard_s, 4),
+        "ratio_soft_over_hard_forward": round(soft_s / hard_s, 2),
+        "hard_forward_ms_per_image": round(hard_s / batch * 1e3, 3),
+        "soft_forward_times_s": [round(t, 4) for t in times["soft_forward"]],
+        "hard_forward_times_s": [round(t, 4) for t in times["hard_forward"]],
+        "hard_face_index_equal": bool(torch.equal(outputs["soft"], outputs["hard"])),
         "num_pairs": num_pairs,
         "pairs_per_sample": round(num_pairs / batch, 1),
         "pairs_fraction_of_BHWF": num_pairs / (batch * IMAGE_SIZE * IMAGE_SIZE * mesh[1].shape[0]),
-    }
+        "hard_num_pairs": pairs["hard"],
+        "hard_pairs_per_sample": round(pairs["hard"] / batch, 1),
+    })
+    return result
 
 
 def open_hand_mesh() -> tuple[torch.Tensor, torch.Tensor]:
@@ -166,9 +203,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--mesh", choices=["hand", "ellipsoid"], default="hand", help="default: the open hand")
+    parser.add_argument("--only", choices=["all", "hard"], default="all",
+                        help="hard: only the soft vs hard forward comparison")
     args = parser.parse_args()
     mesh = open_hand_mesh() if args.mesh == "hand" else ellipsoid_mesh()
-    print(json.dumps(benchmark(args.batch, args.repeats, args.device, mesh=mesh)))
+    print(json.dumps(benchmark(args.batch, args.repeats, args.device, mesh=mesh, training=args.only == "all")))
 
 
 if __name__ == "__main__":

@@ -4,31 +4,54 @@ Official definition, per sample and threshold t: nearest-neighbour distances bot
 predicted points whose nearest ground-truth point is closer than t (strict <), recall = fraction of ground-truth
 points whose nearest predicted point is closer than t; F = 2PR / (P + R), or 0 when P + R = 0. (The official code
 names the two fractions the other way round; F is symmetric, so nothing changes.) Thresholds 5 mm and 15 mm.
+The reference distance is scipy's KD-tree one: sqrt(((dx² + dy²) + dz²)) in float64, no fused multiply-add.
 
-Only "is there a neighbour closer than t" is needed, never the distance itself; both searches below are exact:
-- a point whose same-index counterpart is closer than t is settled at once (meshes share MANO's topology);
-- on a GPU: chunked dense distance matrices (``torch.cdist``), memory bounded by ``max_chunk_bytes``;
-- on a CPU: a grid per sample, its columns as wide as the largest threshold and its cells as high as the
-  smallest. Any neighbour closer than t lies in the 3×3 block of columns around the query, and only in the
-  columns and z-range that the ball of radius t reaches; points are sorted by cell, so that z-range of a column
-  is one run of candidates. Columns are visited own column first, then faces, then corners, and a query leaves
-  as soon as it has a neighbour. Every candidate is tested with the true Euclidean distance, so the result
-  equals the brute-force search bit for bit.
+One distance matrix per sample answers everything: its row minima give precision, its column minima recall, and
+each minimum is compared with every threshold. Two ways to build it:
+
+- "dense" (the default on a GPU): float64 differences, summed exactly as the reference does, so every decision
+  is the reference's by construction. Chunked over samples.
+- "matmul" (the default on a CPU): float32 ‖a‖² + ‖b‖² − 2a·b as one batched matmul of 5-vectors per chunk of
+  samples, then row / column minima. A float32 minimum decides a point at once unless it lies within a proven
+  error band of t²; those few points (about one per sample) are decided again in float64 against every point of
+  the other set, exactly as "dense" would. So the results are identical to "dense" and to the reference.
+
+Error band of the float32 path (u = 2⁻²⁴). Points are centred per sample (float64) at the middle of the bounding
+box of both sets, then rounded to float32: a', b', with α = ‖a'‖, β = ‖b'‖. For one matrix entry D against the
+reference's squared distance d² (of the uncentred float64 points):
+  - rounding the centred points: |‖a' − b'‖ − d| ≤ (u + 2⁻⁵³)(1 + 2u)(α + β), so |‖a' − b'‖² − d²| ≤ 2.01u(α + β)²;
+  - the stored norms n = fl32(‖a'‖²) add ≤ 1.01u(α² + β²);
+  - the 5-term float32 dot product, in any order, with or without FMA: ≤ γ₅ Σ|terms| ≤ 5.01u(α + β)².
+  Together |D − d²| ≤ 8.1u(α + β)², and β ≤ α + d. Hence, with E = 16u(2α + t)² (twice the bound):
+  - a miss is sure when min D ≥ t² + E: a target closer than t would have D < t² + 8.1u(2α + t)²;
+  - a hit is sure when min D < t² − E: the computed nearest entry has D ≥ h(d) = d² − 8.1u(2α + d)², h grows for
+    d ≥ 16.2uα, so d ≥ t would give D ≥ h(t) > t² − E. (The condition t ≥ 16.2uα holds: every D ≥ −32.5uα², so
+    min D < t² − E forces α < 730 t.)
+  Everything else (NaN included, and points beyond 10¹⁸ m, where float32 squares overflow) is decided in float64.
+  The band is about ±1 µm around 5 mm for a hand centred in its box; the float64 terms (the reference's rounding,
+  sqrt against square) are ~10⁻¹⁶ relative and sit inside the factor 2. The tests catch a band of 1u(2α + t)²
+  but not 2u: on real data the float32 error stays well under the proven bound.
 """
 from __future__ import annotations
 
-import torch
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from s2hand.evaluation.tensors import single_thread
+import torch
 
 F_THRESHOLDS_M = (0.005, 0.015)
 
-# Work is cut into pieces whose temporaries stay near 10 MiB: measured faster on CPU than larger blocks, which
-# leave the caches and the allocator's heap (fresh pages fault in).
-_MAX_SAMPLES = 512  # samples per grid chunk
-_MAX_CELLS = 1 << 21  # cell-table entries per grid chunk
-_MAX_PAIRS = 1 << 20  # candidate pairs tested at once
-_SAFETY = 1e-9  # cell units; widens the candidate region against rounding, never narrows it
+_U32 = 2.0**-24  # unit roundoff of float32
+_BAND = 16.0  # error band E = _BAND · u · (2α + t)²: twice the proven 8.1 (module docstring)
+_FLOAT32_SAFE_M = 1e18  # beyond, float32 squares may overflow: such points are decided in float64
+
+# Measured (benchmarks/bench_eval.py, 2-core CPU, 778 × 778 matrices): 2 samples per bmm (a 4.8 MB block, about
+# what stays in cache between the matmul and the two minima) and 1 intra-op thread. Larger blocks leave the cache;
+# a second thread helps only on an idle machine and is several times slower on a busy one (OpenMP barriers).
+_CPU_SAMPLES_PER_CHUNK = 2
+_CPU_THREADS = 1
+_EXACT_CHUNK_BYTES = 1 << 24  # float64 temporaries of the exact search (one distance buffer + one difference)
+_CUDA_CHUNK_BYTES = 1 << 28
 
 
 def f_scores(
@@ -37,223 +60,175 @@ def f_scores(
     thresholds: tuple[float, ...] = F_THRESHOLDS_M,
     method: str = "auto",
 ) -> torch.Tensor:
-    """(N, n, 3) predicted and (N, m, 3) ground-truth points (metres) -> (N, T) F-score per sample and threshold.
-
-    ``method``: "grid" (CPU default), "dense" (GPU default) or "auto". Both give identical results.
-    """
-    if pred.shape[0] != gt.shape[0] or pred.shape[-1] != 3 or gt.shape[-1] != 3:
-        raise ValueError(f"expected (N, n, 3) and (N, m, 3) points, got {tuple(pred.shape)} and {tuple(gt.shape)}")
-    known = None
-    if pred.shape == gt.shape:  # same topology (MANO): the vertex of the same index is a free first candidate
-        same = _distance(pred, gt)
-        known = torch.stack([same < t for t in thresholds], dim=-1)
-    with single_thread(pred.device):
-        precision = has_neighbour_within(pred, gt, thresholds, known, method).to(pred.dtype).mean(1)
-        recall = has_neighbour_within(gt, pred, thresholds, known, method).to(pred.dtype).mean(1)
+    """(N, n, 3) predicted and (N, m, 3) ground-truth points (metres) -> (N, T) float64 F-score per sample and
+    threshold. ``method``: "matmul" (CPU default), "dense" (GPU default) or "auto"; identical results."""
+    pred_hits, gt_hits = neighbour_hits(pred, gt, thresholds, method)
+    precision = pred_hits.to(torch.float64).mean(1)
+    recall = gt_hits.to(torch.float64).mean(1)
     total = precision + recall
     return torch.where(total > 0, 2 * precision * recall / torch.where(total > 0, total, 1.0), 0.0)
 
 
-def _distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Euclidean distance over the last axis, summed in x, y, z order as in every other path here."""
-    d = a - b
-    return (d[..., 0] * d[..., 0] + d[..., 1] * d[..., 1] + d[..., 2] * d[..., 2]).sqrt()
-
-
-def has_neighbour_within(
+def neighbour_hits(
     query: torch.Tensor,
     target: torch.Tensor,
-    thresholds: tuple[float, ...],
-    known: torch.Tensor | None = None,
+    thresholds: tuple[float, ...] = F_THRESHOLDS_M,
     method: str = "auto",
-) -> torch.Tensor:
-    """(N, n, T) bool: does query point i of sample s have a target point of sample s closer than thresholds[k]?
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both directions of the nearest-neighbour test from one distance matrix per sample.
 
-    ``known`` (N, n, T) marks entries already known to be True (they are not searched again).
+    (N, n, 3) query and (N, m, 3) target points -> ((N, n, T), (N, m, T)) bool: query point i has a target point
+    of its sample closer than thresholds[k]; target point j has a query point of its sample closer than it.
     """
+    if query.ndim != 3 or target.ndim != 3 or query.shape[-1] != 3 or target.shape[-1] != 3:
+        raise ValueError(f"expected (N, n, 3) and (N, m, 3) points, got {tuple(query.shape)} and {tuple(target.shape)}")
+    if query.shape[0] != target.shape[0] or query.shape[1] == 0 or target.shape[1] == 0:
+        raise ValueError(f"expected the same N and non-empty point sets, got {tuple(query.shape)} and {tuple(target.shape)}")
     if method == "auto":
-        method = "grid" if query.device.type == "cpu" else "dense"
-    hits = torch.zeros(*query.shape[:2], len(thresholds), dtype=torch.bool, device=query.device)
-    if known is not None:
-        hits |= known
+        method = "matmul" if query.device.type == "cpu" else "dense"
+    if method == "grid":  # the former CPU search, replaced by "matmul" (same results, several times faster)
+        method = "matmul"
+    query, target = query.to(torch.float64), target.to(target.device, torch.float64)
+    thresholds = tuple(float(t) for t in thresholds)
     if method == "dense":
-        nearest = nearest_distances(query, target)
-        return hits | torch.stack([nearest < t for t in thresholds], dim=-1)
-    if method != "grid":
-        raise ValueError(f"unknown method {method!r}: expected 'auto', 'grid' or 'dense'")
-    cell = torch.tensor([max(thresholds)] * 2 + [min(thresholds)], dtype=target.dtype, device=target.device)
-    origin = target.amin(1, keepdim=True)
-    # cells per axis: the target's cells, in x and y plus two on each side (useful queries and their neighbours)
-    dims = ((target.amax(1) - origin[:, 0]) / cell).floor().long() + torch.tensor([5, 5, 1], device=target.device)
-    big = dims.prod(-1) > _MAX_CELLS  # absurdly spread samples (garbage predictions): dense search instead
-    if big.any():
-        idx = big.nonzero()[:, 0]
-        hits[idx] = has_neighbour_within(query[idx], target[idx], thresholds, hits[idx], "dense")
-    # smallest threshold first: a hit there is a hit for every larger one
-    order = sorted(range(len(thresholds)), key=lambda k: thresholds[k])
-    for idx in _chunks((~big).nonzero()[:, 0], dims):
-        grid = _Grid(target[idx], origin[idx], dims[idx].amax(0).tolist(), cell)
-        queries = grid.locate(query[idx])
-        chunk = hits[idx].reshape(-1, len(thresholds))
-        for rank, k in enumerate(order):
-            if rank:
-                chunk[:, k] |= chunk[:, order[rank - 1]]
-            chunk[:, k] = grid.within(queries, float(thresholds[k]), chunk[:, k])
-        hits[idx] = chunk.reshape(idx.numel(), -1, len(thresholds))
+        return _hits_dense(query, target, thresholds)
+    if method == "matmul":
+        return _hits_matmul(query, target, thresholds)
+    raise ValueError(f"unknown method {method!r}: expected 'auto', 'matmul' or 'dense'")
+
+
+def exact_sq_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """(c, n, 3), (c, m, 3) float64 -> (c, n, m) squared distances, rounded as the reference rounds them.
+
+    ((dx·dx + dy·dy) + dz·dz), every product and sum rounded on its own (separate ops: no fused multiply-add).
+    """
+    d2 = a[:, :, None, 0] - b[:, None, :, 0]
+    d2.mul_(d2)
+    for k in (1, 2):
+        d = a[:, :, None, k] - b[:, None, :, k]
+        d2.add_(d.mul_(d))
+    return d2
+
+
+def _below(distances: torch.Tensor, thresholds: tuple[float, ...]) -> torch.Tensor:
+    return torch.stack([distances < t for t in thresholds], dim=-1)
+
+
+def _hits_dense(query: torch.Tensor, target: torch.Tensor, thresholds: tuple[float, ...]):
+    """Exact float64 search, chunked over samples so a chunk's temporaries stay under the byte budget."""
+    n, m = query.shape[1], target.shape[1]
+    budget = _CUDA_CHUNK_BYTES if query.device.type == "cuda" else _EXACT_CHUNK_BYTES
+    per = max(1, budget // (2 * 8 * n * m))
+    q_min = query.new_empty(query.shape[:2])
+    t_min = target.new_empty(target.shape[:2])
+    for s in range(0, query.shape[0], per):
+        d2 = exact_sq_distances(query[s : s + per], target[s : s + per])
+        torch.amin(d2, 2, out=q_min[s : s + per])
+        torch.amin(d2, 1, out=t_min[s : s + per])
+    # sqrt is monotone, so the root of the minimum is the reference's minimum of the roots
+    return _below(q_min.sqrt(), thresholds), _below(t_min.sqrt(), thresholds)
+
+
+def _hits_matmul(query: torch.Tensor, target: torch.Tensor, thresholds: tuple[float, ...]):
+    """float32 expansion for every entry, float64 re-decision inside the error band (module docstring)."""
+    lo = torch.minimum(query.amin(1), target.amin(1))
+    hi = torch.maximum(query.amax(1), target.amax(1))
+    centre = ((lo + hi) / 2)[:, None]
+    a, q_norm = _augmented(query, centre, query=True)  # (N, n, 5): [a', ‖a'‖², 1]
+    b, t_norm = _augmented(target, centre, query=False)  # (N, m, 5): [−2b', 1, ‖b'‖²]
+    b = b.transpose(1, 2).contiguous()
+    n, m = query.shape[1], target.shape[1]
+    q_min = a.new_empty(query.shape[:2])
+    t_min = a.new_empty(target.shape[:2])
+    per = _CPU_SAMPLES_PER_CHUNK if query.device.type == "cpu" else max(1, _CUDA_CHUNK_BYTES // (4 * n * m))
+    with _ieee_float32_matmul(), _intra_op_threads(query.device, _CPU_THREADS):
+        block = a.new_empty((min(per, query.shape[0]), n, m))
+        for s in range(0, query.shape[0], per):
+            d = block[: min(per, query.shape[0] - s)]
+            torch.bmm(a[s : s + per], b[s : s + per], out=d)
+            torch.amin(d, 2, out=q_min[s : s + per])
+            torch.amin(d, 1, out=t_min[s : s + per])
+    q_hits = _decide(q_min, q_norm, query, target, thresholds)
+    t_hits = _decide(t_min, t_norm, target, query, thresholds)
+    return q_hits, t_hits
+
+
+def _augmented(points: torch.Tensor, centre: torch.Tensor, query: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, k, 3) float64 -> (N, k, 5) float32 rows of the expansion, and the float64 norms ‖p'‖ of the rounded p'."""
+    out = points.new_empty(points.shape[:2] + (5,), dtype=torch.float32)
+    xyz = out[..., :3]
+    torch.sub(points, centre, out=xyz)  # rounded once, to float32
+    norm = torch.linalg.vector_norm(xyz, dim=-1, dtype=torch.float64)  # exact squares, float64 sum
+    sq = norm.square()
+    if query:
+        out[..., 3] = sq
+        out[..., 4] = 1.0
+    else:
+        xyz.mul_(-2.0)  # exact
+        out[..., 3] = 1.0
+        out[..., 4] = sq
+    return out, norm
+
+
+def _decide(
+    min_sq: torch.Tensor,
+    norm: torch.Tensor,
+    points: torch.Tensor,
+    others: torch.Tensor,
+    thresholds: tuple[float, ...],
+) -> torch.Tensor:
+    """(N, n) float32 minima of D, (N, n) float64 α -> (N, n, T) hits; the unsure ones redone in float64.
+
+    One band per point, E = 16u(2α + max t)², covers every threshold; outside it, min D < t² decides.
+    """
+    m = min_sq.double()
+    band = (2.0 * norm).add_(max(thresholds)).square_().mul_(_BAND * _U32)
+    hits = torch.stack([m < t * t for t in thresholds], dim=-1)
+    unsure = m.isnan() | (norm >= _FLOAT32_SAFE_M)  # NaN / float32 overflow: no bound holds
+    for t in thresholds:
+        unsure |= (m - t * t).abs_() <= band
+    redo = unsure.nonzero()
+    if redo.numel():
+        sample, index = redo[:, 0], redo[:, 1]
+        hits[sample, index] = _below(exact_nearest(points[sample, index], others, sample), thresholds)
     return hits
 
 
-def nearest_distances(query: torch.Tensor, target: torch.Tensor, max_chunk_bytes: int = 1 << 26) -> torch.Tensor:
-    """(N, n, 3), (N, m, 3) -> (N, n) distance from each query point to its nearest target point (same sample).
-
-    Dense and chunked over samples so a chunk's (c, n, m) distance matrix stays under ``max_chunk_bytes``.
-    Differences are taken directly (no ‖a‖² + ‖b‖² − 2ab expansion), so ties at a threshold stay ties.
-    """
-    n, m = query.shape[1], target.shape[1]
-    chunk = max(1, max_chunk_bytes // max(1, n * m * query.element_size()))
-    out = [
-        torch.cdist(query[s : s + chunk], target[s : s + chunk], compute_mode="donot_use_mm_for_euclid_dist").amin(2)
-        for s in range(0, query.shape[0], chunk)
-    ]
-    return torch.cat(out) if out else query.new_zeros(query.shape[:2])
+def exact_nearest(points: torch.Tensor, others: torch.Tensor, sample: torch.Tensor) -> torch.Tensor:
+    """(K, 3) points, (N, m, 3) point sets, (K,) sample of each point -> (K,) exact float64 distance to the nearest
+    point of its sample's set, rounded as the reference rounds it."""
+    m = others.shape[1]
+    per = max(1, _EXACT_CHUNK_BYTES // (2 * 8 * m))
+    out = points.new_empty(points.shape[0])
+    for k in range(0, points.shape[0], per):
+        d2 = exact_sq_distances(points[k : k + per, None], others.index_select(0, sample[k : k + per]))
+        torch.amin(d2[:, 0], 1, out=out[k : k + per])
+    return out.sqrt_()
 
 
-# Columns of the 3×3 block around a query's cell, by round: the own column first, since most neighbours are found
-# there and those queries then skip the later rounds.
-_ROUNDS = (((0, 0),), ((1, 0), (-1, 0), (0, 1), (0, -1)), ((1, 1), (1, -1), (-1, 1), (-1, -1)))
+@contextmanager
+def _ieee_float32_matmul() -> Iterator[None]:
+    """Full float32 products in matmuls (no TF32 / bf16, which the error band does not cover); restored after."""
+    backends = (torch.backends.mkldnn.matmul, torch.backends.cuda.matmul)
+    saved = [backend.fp32_precision for backend in backends]
+    try:
+        for backend in backends:
+            backend.fp32_precision = "ieee"
+        yield
+    finally:
+        for backend, value in zip(backends, saved):
+            backend.fp32_precision = value
 
 
-def _chunks(samples: torch.Tensor, dims: torch.Tensor):
-    """Consecutive runs of ``samples`` whose common cell table (count × per-axis max dims) fits the budget."""
-    start = 0
-    while start < samples.numel():
-        rest = dims[samples[start : start + _MAX_SAMPLES]]
-        table = rest.cummax(0).values.prod(-1) * torch.arange(1, rest.shape[0] + 1, device=rest.device)
-        fit = max(1, int((table <= _MAX_CELLS).sum()))  # the running table size only grows
-        yield samples[start : start + fit]
-        start += fit
-
-
-class _Grid:
-    """The target points of a chunk of samples, sorted by (sample, x, y, z) cell.
-
-    Coordinates in cell units u = (p − origin) / cell, with cells as wide (x, y) as the largest threshold and as
-    high (z) as the smallest. A point's cell is floor(u) + (2, 2, 0): the x, y shift keeps every neighbour column
-    of a useful query at an index >= 0; z-ranges are clamped to the column instead. The cells of one (sample, x,
-    y) column are consecutive in key order, so the targets of any z-range of a column are one run of the sorted
-    points. All samples of a chunk share the table's dimensions, so neighbour offsets are plain integers.
-    """
-
-    def __init__(self, target: torch.Tensor, origin: torch.Tensor, dims: list[int], cell: torch.Tensor):
-        self.origin, self.dims, self.cell = origin, dims, cell
-        self.stride_x, self.stride_y = dims[1] * dims[2], dims[2]
-        size = target.shape[0] * dims[0] * self.stride_x
-        c = self._cells(((target - origin) / cell).floor())
-        keys = self._column(c) + c[..., 2]
-        order = keys.reshape(-1).argsort()
-        # padded past the end so that every run, rounded up to a power of two, is a window of the array
-        pad = target.new_full((1 << max(target.shape[1] - 1, 1).bit_length(), 3), torch.inf)
-        points = torch.cat([target.reshape(-1, 3).index_select(0, order), pad])
-        self.xyz = tuple(a.contiguous() for a in points.unbind(1))
-        # run_start[c] = first sorted point with key >= c: cells lo..hi hold points run_start[lo]:run_start[hi + 1]
-        self.run_start = torch.zeros(size + 1, dtype=torch.long, device=target.device)
-        self.run_start[1:] = torch.bincount(keys.reshape(-1), minlength=size).cumsum(0)
-
-    @staticmethod
-    def _cells(floor_u: torch.Tensor) -> torch.Tensor:
-        return floor_u.long() + torch.tensor([2, 2, 0], device=floor_u.device)
-
-    def _column(self, c: torch.Tensor) -> torch.Tensor:
-        """(s, k, ≥2) cell indices -> (s, k) key of their column's z = 0 cell."""
-        sample = torch.arange(c.shape[0], device=c.device)[:, None] * (self.dims[0] * self.stride_x)
-        return sample + c[..., 0] * self.stride_x + c[..., 1] * self.stride_y
-
-    def locate(self, query: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Per query point (flattened): position in its column, own column key, usefulness, coordinates."""
-        u = (query - self.origin) / self.cell
-        c = u.floor()
-        # a query more than one column outside the target's columns has no neighbour within a column width
-        useful = ((c[..., :2] >= -1) & (c[..., :2] <= torch.tensor(self.dims[:2], device=c.device) - 4)).all(-1)
-        flat = {
-            "fx": u[..., 0] - c[..., 0], "fy": u[..., 1] - c[..., 1], "uz": u[..., 2],
-            "column": self._column(self._cells(c)), "useful": useful,
-            "x": query[..., 0], "y": query[..., 1], "z": query[..., 2],
-        }
-        return {k: v.reshape(-1) for k, v in flat.items()}
-
-    def within(self, queries: dict[str, torch.Tensor], radius: float, done: torch.Tensor) -> torch.Tensor:
-        """(s·n,) bool: ``done`` or a target closer than ``radius`` (<= the column width) to the query point."""
-        width, height = float(self.cell[0]), float(self.cell[2])
-        reach = radius / width  # ball radius in column widths, <= 1: the 3×3 columns hold every neighbour
-        hit = done.clone()
-        for columns in _ROUNDS:
-            active = (queries["useful"] & ~hit).nonzero()[:, 0]
-            if active.numel() == 0:
-                break
-            q = {k: queries[k].index_select(0, active) for k in ("fx", "fy", "uz", "column")}
-            starts, lengths, owners = [], [], []
-            for dx, dy in columns:
-                # squared distance (column widths) from the query to the column in x and y: 0 inside it
-                gap2 = q["fx"].new_zeros(())
-                if dx:
-                    gap2 = gap2 + (q["fx"] if dx < 0 else 1.0 - q["fx"]) ** 2
-                if dy:
-                    gap2 = gap2 + (q["fy"] if dy < 0 else 1.0 - q["fy"]) ** 2
-                # the ball's half-height over the column, in cell heights; widened, never narrowed, for rounding
-                reach2 = (reach * reach - gap2 * (1.0 - _SAFETY)).expand(active.numel())
-                sel = (reach2 > 0).nonzero()[:, 0]
-                half = reach2.index_select(0, sel).sqrt() * (width / height) + _SAFETY
-                uz = q["uz"].index_select(0, sel)
-                column = q["column"].index_select(0, sel) + (dx * self.stride_x + dy * self.stride_y)
-                # clamped to the column: an empty range gives hi <= lo, as run_start never decreases
-                z_lo = (uz - half).floor().clamp(0, self.dims[2]).long()
-                z_hi = (uz + half).floor().clamp(-1, self.dims[2] - 1).long()
-                lo = self.run_start.index_select(0, column + z_lo)
-                hi = self.run_start.index_select(0, column + z_hi + 1)
-                keep = (hi > lo).nonzero()[:, 0]
-                starts.append(lo.index_select(0, keep))
-                lengths.append((hi - lo).index_select(0, keep))
-                owners.append(active.index_select(0, sel.index_select(0, keep)))
-            owner = torch.cat(owners)  # flat query index of each run
-            points = (queries["x"], queries["y"], queries["z"])
-            close = _runs_within(points, self.xyz, torch.cat(starts), torch.cat(lengths), owner, radius)
-            hit.index_fill_(0, owner.index_select(0, close), True)
-        return hit
-
-
-def _runs_within(
-    queries: tuple[torch.Tensor, ...],
-    targets: tuple[torch.Tensor, ...],
-    starts: torch.Tensor,
-    lengths: torch.Tensor,
-    owners: torch.Tensor,
-    radius: float,
-) -> torch.Tensor:
-    """Positions (into ``owners``) of the runs holding a target closer than ``radius`` to the run's query.
-
-    Runs are read as fixed-width windows of the sorted target arrays, one power-of-two width per bucket of run
-    lengths (at most twice the work): copying contiguous windows is an order of magnitude faster than gathering
-    scattered candidates, and each query is read once per run.
-    """
-    hits = []
-    if lengths.numel() == 0:
-        return owners[:0]
-    width_of = torch.ceil(torch.log2(lengths.to(torch.float64))).long()
-    for b in range(int(width_of.max()) + 1):
-        sel = (width_of == b).nonzero()[:, 0]
-        width = 1 << b
-        step = torch.arange(width, device=starts.device)
-        rows = max(1, _MAX_PAIRS // width)
-        for first in range(0, sel.numel(), rows):
-            part = sel[first : first + rows]
-            start = starts.index_select(0, part)
-            owner = owners.index_select(0, part)
-            d2 = None
-            for axis in range(3):
-                window = targets[axis].unfold(0, width, 1).index_select(0, start)
-                diff = window - queries[axis].index_select(0, owner)[:, None]
-                d2 = diff * diff if d2 is None else d2.addcmul_(diff, diff)
-            d2.masked_fill_(step >= lengths.index_select(0, part)[:, None], torch.inf)  # other runs' points
-            nearest = d2.amin(1).sqrt()  # sqrt is monotone: the root of the minimum is the minimum of the roots
-            hits.append(part[nearest < radius])
-    return torch.cat(hits) if hits else owners[:0]
+@contextmanager
+def _intra_op_threads(device: torch.device, threads: int) -> Iterator[None]:
+    """CPU work with ``threads`` intra-op threads, then the caller's setting back (it is process-wide)."""
+    if device.type != "cpu":
+        yield
+        return
+    saved = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)

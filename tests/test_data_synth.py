@@ -10,8 +10,13 @@ import pytest
 import torch
 from PIL import Image
 
+from s2hand.data.jsonio import write_json as reference_write_json
 from s2hand.data.synth import SynthConfig, load_records, synthesize
+from s2hand.data.synth.background import BackgroundBank
+from s2hand.data.synth.generate import Synthesizer
 from s2hand.data.synth.motion import bspline, sample_motion, time_warp
+from s2hand.data.synth.render import Timer, composite_u8
+from s2hand.data.synth.writers import write_json
 from s2hand.errors import DataError
 from s2hand.hand.joint_limits import JOINT_LIMITS_RAD
 from s2hand.hand.joints import freihand_to_ho3d, opencv_to_opengl
@@ -191,3 +196,91 @@ def test_bspline_and_warp_basics():
     assert np.allclose(bspline(keys, np.linspace(0, 1, 5))[:, 0], [1, 1.5, 2, 2.5, 3])  # linear keys stay linear
     phase, speed = time_warp(np.random.default_rng(1), 100)
     assert phase.min() == 0 and 0 < phase.max() <= 1 and len(speed) == 100
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The fast paths: uint8 compositing, uint8 backgrounds, the JSON writer, the stage timer
+
+
+def test_composite_u8_paints_faces_over_the_background_and_blurs_only_the_outline():
+    gen = torch.Generator().manual_seed(0)
+    batch, faces, size = 2, 5, 16
+    lit = torch.rand(batch, faces, 3, generator=gen) * 1.2  # over-bright colours saturate
+    face_index = torch.full((batch, size, size), -1)
+    face_index[0, 3:9, 4:12] = 2
+    face_index[0, 5:7, 5:7] = 4
+    face_index[1, 10:, :] = 0
+    background = torch.rand(batch, 3, size, size, generator=gen)
+    hard = composite_u8(lit, face_index, background, antialias=False)
+    expected = torch.where(face_index[..., None] >= 0,
+                           lit[torch.arange(batch)[:, None, None], face_index.clamp_min(0)],
+                           background.permute(0, 2, 3, 1))
+    assert hard.dtype == torch.uint8 and hard.shape == (batch, size, size, 3)
+    assert torch.equal(hard, (expected * 255 + 0.5).clamp(0, 255).to(torch.uint8))
+    as_uint8 = composite_u8(lit, face_index, hard.clone(), antialias=False)  # a uint8 canvas is painted over
+    assert torch.equal(as_uint8, hard)
+    soft = composite_u8(lit, face_index, background, antialias=True)
+    covered = face_index >= 0
+    outline = torch.zeros_like(covered)
+    for di, dj in ((0, 1), (0, -1), (1, 0), (-1, 0)):
+        shifted = torch.full_like(covered, False)
+        rows = slice(max(di, 0), size + min(di, 0))
+        cols = slice(max(dj, 0), size + min(dj, 0))
+        src_rows = slice(max(-di, 0), size + min(-di, 0))
+        src_cols = slice(max(-dj, 0), size + min(-dj, 0))
+        shifted[:, rows, cols] = covered[:, src_rows, src_cols]
+        inside = torch.zeros_like(covered)
+        inside[:, rows, cols] = True
+        outline |= inside & (shifted != covered)
+    changed = (soft != hard).any(-1)
+    assert changed.any() and not (changed & ~outline).any()
+    i, j = 3, 6  # top edge of face 2: (4·own + left + right + below + above) / 8
+    around = [hard[0, i, j], hard[0, i, j - 1], hard[0, i, j + 1], hard[0, i + 1, j], hard[0, i - 1, j]]
+    total = 4 * around[0].int() + sum(a.int() for a in around[1:])
+    assert torch.equal(soft[0, i, j], ((total + 4) // 8).to(torch.uint8))
+
+
+def test_background_bank_uint8_matches_float():
+    bank = BackgroundBank(4, 48, seed=3)
+    params = bank.sample_params(np.random.default_rng(1), 6)
+    floats = bank.sample(None, 6, 40, params=params)
+    uint8 = bank.sample(None, 6, 40, params=params, as_uint8=True)
+    assert floats.shape == (6, 3, 40, 40) and uint8.shape == (6, 40, 40, 3) and uint8.dtype == torch.uint8
+    assert 0 <= floats.min() and floats.max() <= 1 and floats.std() > 0.05
+    diff = (floats.permute(0, 2, 3, 1) * 255 + 0.5).floor() - uint8.float()
+    assert diff.abs().max() <= 1 and (diff != 0).float().mean() < 0.01  # float rounding only
+
+
+@pytest.mark.parametrize("decimals", [0, 2, 4, 6, 8])
+def test_write_json_is_byte_identical_to_jsonio(decimals):
+    rng = np.random.default_rng(decimals)
+    arrays = [
+        rng.normal(size=(7, 30, 3)) * 0.05 + [0.0, 0.0, 0.5],  # vertex-like metres
+        rng.normal(size=(5, 1, 61)) * 3,  # MANO parameters
+        np.array([[480.0, 0.0, 112.3456], [0.0, 480.0, 111.0], [0.0, 0.0, 1.0]])[None].repeat(3, 0),  # K
+        np.array([0.0, -0.0, 1.0, -2.0, 1e-4, -1e-4, 9.99995e-5, 5e-5, -2.5e-6, 1e-7, 0.5, 123.4, 1.5e-5]),
+        rng.normal(size=(4,)) * 1e-5,  # mostly scientific notation
+        np.arange(6, dtype=np.int64).reshape(2, 3),  # not float: plain json
+        np.zeros((0, 3)),
+    ]
+    for k, array in enumerate(arrays):
+        ours, reference = scratch(f"json-{decimals}-{k}") / "a.json", scratch(f"ref-{decimals}-{k}") / "a.json"
+        write_json(ours, array, decimals)
+        reference_write_json(reference, array, decimals)
+        assert ours.read_bytes() == reference.read_bytes(), (decimals, k)
+    mixed = {"format": "x", "values": arrays[0], "n": 3}
+    ours, reference = scratch(f"dict-{decimals}") / "a.json", scratch(f"dict-ref-{decimals}") / "a.json"
+    write_json(ours, mixed, decimals)
+    reference_write_json(reference, mixed, decimals)
+    assert ours.read_bytes() == reference.read_bytes()
+
+
+def test_stage_timer_covers_the_chunk():
+    config = SynthConfig("freihand", seed=2, train=4, image_size=64, chunk=4)
+    synthesizer = Synthesizer(config, scratch("timer") / "data")
+    synthesizer._check_manifest()
+    synthesizer.timer = Timer()
+    assert synthesizer.run_chunk("train", 0) == 4
+    stages = {"scenes", "background", "hand_model", "rasterize", "composite", "ground_truth", "write_images", "marker"}
+    assert set(synthesizer.timer.cpu) == stages and set(synthesizer.timer.wall) == stages
+    assert all(t >= 0 for t in synthesizer.timer.wall.values()) and sum(synthesizer.timer.wall.values()) > 0

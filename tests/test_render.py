@@ -15,6 +15,7 @@ from s2hand.render import (
     edge_adjacency,
     face_normals,
     rasterize_faces,
+    rasterize_hard,
     render_mesh,
     shade_faces,
 )
@@ -418,6 +419,112 @@ def test_closed_mesh_silhouette_is_solid_and_hand_sized():
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# The hard, forward-only path (soft=False / rasterize_hard)
+
+
+def _random_faces(seed: int, batch: int, num_faces: int, size: tuple[int, int], scale: float, snap: float | None,
+                  flat_depth: bool) -> torch.Tensor:
+    """(B, F, 3, 3) screen-space triangles around the image (some off it), of about `scale` px; snap: round the
+    corners to multiples of it (edges through pixel centres and corners, axis-aligned edges); flat_depth: one
+    depth per face (z-ties between faces)."""
+    gen = torch.Generator().manual_seed(seed)
+    height, width = size
+    centre = torch.rand(batch, num_faces, 1, 2, generator=gen) * torch.tensor([1.4 * width, 1.4 * height])
+    corners = centre - torch.tensor([0.2 * width, 0.2 * height]) + scale * torch.randn(batch, num_faces, 3, 2,
+                                                                                         generator=gen)
+    if snap is not None:
+        corners = (corners / snap).round() * snap
+    depth = 1.0 + torch.rand(batch, num_faces, 3, 1, generator=gen)
+    if flat_depth:
+        depth = depth.mean(2, keepdim=True).expand(batch, num_faces, 3, 1)
+    return torch.cat([corners, depth], -1)
+
+
+@pytest.mark.parametrize("scale", [0.7, 4.0, 25.0, 300.0], ids=lambda s: f"{s}px")
+@pytest.mark.parametrize("snap", [None, 1.0, 0.5], ids=["float", "integer", "half"])
+@pytest.mark.parametrize("perspective", [True, False], ids=["pinhole", "orthographic"])
+def test_hard_rasterizer_gives_the_soft_z_buffer_exactly(scale, snap, perspective):
+    size = (23, 37)
+    face_screen = _random_faces(int(scale * 10 + (snap or 0) * 7), 3, 150, size, scale, snap,
+                                flat_depth=not perspective)
+    near = 1.2 if perspective else None  # culls some faces
+    soft = rasterize_faces(face_screen, RasterSettings(size, near=near), perspective=perspective)
+    hard = rasterize_hard(face_screen, size, perspective=perspective, near=near)
+    assert hard.face_index.dtype == torch.long and hard.face_index.shape == (3, *size)
+    assert torch.equal(hard.face_index, soft.face_index)
+    assert (hard.face_index >= 0).sum() <= hard.num_pairs < soft.num_pairs
+
+
+@pytest.mark.parametrize("order", [[0, 1, 2], [0, 2, 1]], ids=["ccw", "cw"])
+def test_hard_coverage_matches_hand_computation(order):
+    # TRIANGLE plus a triangle whose edges pass exactly through pixel centres (edges count as inside) and one
+    # behind both, partly covered.
+    on_centres = [(2.5, 1.5), (8.5, 1.5), (2.5, 7.5)]
+    behind = [(0.2, 0.2), (11.8, 0.4), (6.0, 9.8)]
+    triangles = [TRIANGLE, on_centres, behind]
+    vertices = torch.tensor([[x, y, z] for tri, z in zip(triangles, (1.0, 2.0, 3.0)) for x, y in tri])
+    faces = torch.tensor([[3 * f + k for k in order] for f in range(3)])
+    out = render(vertices, faces, soft=False)
+    for i in range(H):
+        for j in range(W):
+            p = (j + 0.5, i + 0.5)
+            expected = next((f for f, tri in enumerate(triangles) if point_in_triangle(p, *tri)), -1)
+            assert out.face_index[0, i, j].item() == expected, (i, j)
+    assert point_in_triangle((8.5, 1.5), *on_centres) and out.face_index[0, 1, 8] == 1  # a corner on a centre
+    torch.testing.assert_close(out.silhouette, (out.face_index >= 0).float(), atol=0, rtol=0)
+
+
+def test_hard_renderer_matches_soft_on_the_hand():
+    bench = _bench_module()
+    inputs = bench.make_inputs(bench.open_hand_mesh(), batch=3, device=torch.device("cpu"), seed=4)
+    background = torch.tensor([0.2, 0.5, 0.7])
+    soft = MeshRenderer(bench.IMAGE_SIZE)(**inputs, background=background)
+    hard = MeshRenderer(bench.IMAGE_SIZE, soft=False)(**inputs, background=background)
+    covered = hard.face_index >= 0
+    assert torch.equal(hard.face_index, soft.face_index) and covered.sum() > 3000
+    assert torch.equal(hard.silhouette, covered.float())
+    solid = (soft.silhouette == 1) & covered
+    assert solid.sum() > 0.8 * covered.sum()
+    torch.testing.assert_close(hard.image.permute(0, 2, 3, 1)[solid], soft.image.permute(0, 2, 3, 1)[solid])
+    torch.testing.assert_close(hard.image.permute(0, 2, 3, 1)[~covered], background.expand(int((~covered).sum()), 3))
+    assert hard.num_pairs < soft.num_pairs / 3
+    # Forward only for the z-buffer, but colours and lighting still get gradients through the image.
+    (grad,) = torch.autograd.grad(hard.image.sum(), inputs["face_colors"])
+    assert grad.abs().sum() > 0
+
+
+def test_hard_rasterizer_in_float64():
+    size = (23, 37)
+    face_screen = _random_faces(11, 2, 150, size, 5.0, 0.5, flat_depth=False).double()
+    soft = rasterize_faces(face_screen, RasterSettings(size), perspective=True)
+    assert torch.equal(rasterize_hard(face_screen, size, perspective=True).face_index, soft.face_index)
+
+
+def test_hard_chunking_and_batching_change_nothing():
+    size = (24, 32)
+    face_screen = _random_faces(5, 4, 200, size, 3.0, None, flat_depth=False)
+    ref = rasterize_hard(face_screen, size, perspective=True)
+    for budget in (1, 7, 100):  # one face per chunk; several samples per chunk split anywhere
+        small = rasterize_hard(face_screen, size, perspective=True, max_pairs_per_chunk=budget)
+        assert torch.equal(small.face_index, ref.face_index) and small.num_pairs == ref.num_pairs
+    for b in range(4):
+        one = rasterize_hard(face_screen[b : b + 1], size, perspective=True)
+        assert torch.equal(one.face_index[0], ref.face_index[b])
+
+
+def test_hard_path_culls_and_handles_empty_input():
+    behind = unproject([(1.0, 1.0), (11.0, 1.0), (1.0, 9.0)], 1.0)
+    behind[0, 2] = 0.005
+    flat = unproject([(1.0, 1.0), (6.0, 5.0), (11.0, 9.0)], 1.0)
+    out = render(torch.cat([behind, flat]), [[0, 1, 2], [3, 4, 5]], camera=pinhole(), soft=False)
+    assert out.num_pairs == 0 and (out.face_index == -1).all() and (out.silhouette == 0).all()
+    off_screen = torch.tensor([[[[-9.0, -9.0, 1.0], [-5.0, -9.0, 1.0], [-9.0, -5.0, 1.0]]]])
+    assert (rasterize_hard(off_screen, (H, W), perspective=False).face_index == -1).all()
+    with pytest.raises(ValueError, match="face_screen"):
+        rasterize_hard(torch.zeros(1, 2, 3), (H, W), perspective=False)
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Input checks
 
 
@@ -476,3 +583,20 @@ def test_cpu_and_cuda_agree():
     torch.testing.assert_close(gpu[0].image.cpu(), cpu[0].image, atol=1e-3, rtol=1e-3)
     for c, g in zip(cpu[1:], gpu[1:]):
         torch.testing.assert_close(g.cpu(), c, atol=1e-3 * c.abs().max().item(), rtol=1e-3)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_hard_path_on_cuda():
+    bench = _bench_module()
+    results = {}
+    for device in ("cpu", "cuda"):
+        inputs = bench.make_inputs(bench.open_hand_mesh(), batch=4, device=torch.device(device))
+        with torch.no_grad():
+            soft = MeshRenderer(bench.IMAGE_SIZE)(**inputs)
+            hard = MeshRenderer(bench.IMAGE_SIZE, soft=False)(**inputs)
+        assert torch.equal(hard.face_index, soft.face_index), device  # exact on each device
+        results[device] = hard
+    cpu, gpu = results["cpu"], results["cuda"]
+    assert (cpu.face_index != gpu.face_index.cpu()).float().mean() < 1e-3  # float ties may differ
+    torch.testing.assert_close(gpu.image.cpu(), cpu.image, atol=1e-3, rtol=1e-3)

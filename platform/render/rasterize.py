@@ -154,6 +154,49 @@ class _FaceTable:
     counts: torch.Tensor
 
 
+class _OrientedFaces(NamedTuple):
+    """Per face (columns of the flat B·F batch), corners reordered counter-clockwise on screen (see _FaceTable).
+
+    Planar (3, N) tensors, one row per corner k / edge k (corner k -> corner k+1): x, y corners, ex, ey edges,
+    depth_weight the depth key of the corner opposite edge k over twice the area. valid (N,): not degenerate
+    and (perspective) in front of the near plane; flipped (N,): corners 1 and 2 were swapped; area2 (N,): signed
+    twice the area as given. Shared by the soft and the hard rasteriser, so both see bitwise the same numbers.
+    """
+
+    x: torch.Tensor
+    y: torch.Tensor
+    ex: torch.Tensor
+    ey: torch.Tensor
+    depth_weight: torch.Tensor
+    valid: torch.Tensor
+    flipped: torch.Tensor
+    area2: torch.Tensor
+
+
+def _oriented_faces(face_screen: torch.Tensor, near: float | None, perspective: bool) -> _OrientedFaces:
+    """face_screen (B, F, 3, 3) -> planar per-face geometry. Planar so that every op runs over N contiguous
+    values (per-face (N, 3, 2) layouts leave the CPU kernels 2- or 3-element inner loops)."""
+    x, y, z = face_screen.reshape(-1, 3, 3).permute(2, 1, 0).contiguous()  # each (3 corners, N)
+    device = face_screen.device
+    next_corner = torch.tensor([1, 2, 0], device=device)
+    ex, ey = x.index_select(0, next_corner) - x, y.index_select(0, next_corner) - y
+    area2 = ey[0] * ex[2] - ex[0] * ey[2]  # cross(v1 − v0, v2 − v0)
+    valid = area2.abs() > _MIN_AREA2
+    if near is not None:
+        valid &= (z > near).all(dim=0)
+    flipped = area2 < 0
+    # Corners (0, 2, 1) where flipped; the edges then run (2, 1, 0) reversed.
+    swap = torch.tensor([0, 2, 1], device=device)
+    x, y, z = (torch.where(flipped, c.index_select(0, swap), c) for c in (x, y, z))
+    ex, ey = x.index_select(0, next_corner) - x, y.index_select(0, next_corner) - y
+    area2_abs = area2.abs()
+    # Pinhole: 1/z is affine in screen space, so −1/z interpolates exactly (smaller = nearer); else z itself.
+    depth_key = -1.0 / z.clamp_min(torch.finfo(z.dtype).tiny) if perspective else z
+    opposite = torch.tensor([2, 0, 1], device=device)  # corner k − 1 (= k + 2) lies opposite edge k
+    depth_weight = depth_key.index_select(0, opposite) / torch.where(valid, area2_abs, torch.ones_like(area2_abs))
+    return _OrientedFaces(x, y, ex, ey, depth_weight, valid, flipped, area2)
+
+
 def _face_table(
     face_xy: torch.Tensor,
     face_z: torch.Tensor,
@@ -163,34 +206,20 @@ def _face_table(
 ) -> _FaceTable:
     height, width = settings.image_size
     batch, num_faces = face_xy.shape[:2]
-    xy = face_xy.reshape(-1, 3, 2)
-    z = face_z.reshape(-1, 3)
-    edge = xy.roll(-1, dims=1) - xy
-    area2 = edge[:, 0, 1] * edge[:, 2, 0] - edge[:, 0, 0] * edge[:, 2, 1]  # cross(v1 − v0, v2 − v0)
-    valid = area2.abs() > _MIN_AREA2
-    if settings.near is not None:
-        valid &= (z > settings.near).all(dim=1)
-    outline = _outline_edges(area2.view(batch, num_faces), valid.view(batch, num_faces), adjacency).view(-1, 3)
+    faces = _oriented_faces(torch.cat([face_xy, face_z[..., None]], -1), settings.near, perspective)
+    valid, flipped = faces.valid, faces.flipped
+    outline = _outline_edges(faces.area2.view(batch, num_faces), valid.view(batch, num_faces), adjacency)
+    outline = outline.view(-1, 3).T
+    outline = torch.where(flipped, outline.flip(0), outline)
+    inv_len2 = 1.0 / (faces.ex * faces.ex + faces.ey * faces.ey).clamp_min(torch.finfo(faces.x.dtype).tiny)
 
-    flipped = area2 < 0
-    # Corners (0, 2, 1) (= flip then roll: no index tensor to upload); edges become (2, 1, 0) reversed.
-    xy = torch.where(flipped[:, None, None], xy.flip(1).roll(1, dims=1), xy)
-    z = torch.where(flipped[:, None], z.flip(1).roll(1, dims=1), z)
-    outline = torch.where(flipped[:, None], outline.flip(1), outline)
-    edge = xy.roll(-1, dims=1) - xy
-    area2 = area2.abs()
-    # Pinhole: 1/z is affine in screen space, so −1/z interpolates exactly (smaller = nearer); else z itself.
-    depth_key = -1.0 / z.clamp_min(torch.finfo(z.dtype).tiny) if perspective else z
-    depth_weight = depth_key.roll(1, dims=1) / torch.where(valid, area2, torch.ones_like(area2))[:, None]
-    inv_len2 = 1.0 / (edge * edge).sum(-1).clamp_min(torch.finfo(xy.dtype).tiny)
-
-    boxes = pixel_boxes(xy.amin(1), xy.amax(1), math.sqrt(settings.cutoff_sq), height, width)
+    lo = torch.stack([faces.x.amin(0), faces.y.amin(0)], 1)
+    hi = torch.stack([faces.x.amax(0), faces.y.amax(0)], 1)
+    boxes = pixel_boxes(lo, hi, math.sqrt(settings.cutoff_sq), height, width)
     counts = torch.where(valid, boxes.num_pairs, 0)
-    corner = xy - 0.5
-    inside_penalty = torch.where(outline, 0.0, _NOT_OUTLINE).to(xy.dtype)
-    columns = [corner[..., 0], corner[..., 1], edge[..., 0], edge[..., 1], inv_len2, depth_weight, inside_penalty]
-    data = torch.cat([c.T for c in columns])
-    return _FaceTable(data.contiguous(), flipped, boxes, counts)
+    inside_penalty = torch.where(outline, 0.0, _NOT_OUTLINE).to(faces.x.dtype)
+    columns = [faces.x - 0.5, faces.y - 0.5, faces.ex, faces.ey, inv_len2, faces.depth_weight, inside_penalty]
+    return _FaceTable(torch.cat(columns), flipped, boxes, counts)
 
 
 def _outline_edges(area2: torch.Tensor, valid: torch.Tensor, adjacency: EdgeAdjacency | None) -> torch.Tensor:

@@ -14,6 +14,11 @@ What receives gradients:
 No gradient: which face wins the z-buffer. Colour changes across internal edges and across occlusion boundaries
 inside the silhouette are hard, and internal edges do not blur S (with soft_internal_edges=True they do, as in
 SoftRas: seams with S down to ~0.75 and weak gradients along every edge). Depth only acts through the projection.
+
+soft=False (data synthesis, previews): forward only, through `hard.rasterize_hard`: the same face_index as the
+soft path (bitwise), silhouette = 1 where a face covers the pixel centre else 0, image = the lit colour of that
+face there, else the background (so equal to the soft image wherever the soft silhouette is 1). No soft margin,
+no edge distances, nothing kept for backward; the image still carries gradients to colours and lighting.
 """
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ import torch
 
 from s2hand.geometry.camera import Camera, PerspectiveCamera, WeakPerspectiveCamera
 
+from .hard import rasterize_hard
 from .rasterize import Fragments, RasterSettings, rasterize_faces
 from .shading import LIGHTING_DIM, face_normals, shade_faces
 from .topology import edge_adjacency
@@ -52,7 +58,9 @@ class MeshRenderer(torch.nn.Module):
     soft_internal_edges: False (default): inside a face, coverage is measured to the face's outline edges only
     (boundary edges and edges the surface folds over on screen), so the silhouette is 1 inside the outline;
     True: to every edge, as in SoftRas, which leaves soft seams (S down to ~0.75 per surface layer) along all
-    internal edges. Remaining arguments: see RasterSettings.
+    internal edges. soft: False renders the hard image only (see the module docstring; sigma, min_probability,
+    soft_internal_edges and max_cached_pairs are then unused; max_pairs_per_chunk bounds box pixels per chunk).
+    Remaining arguments: see RasterSettings.
     """
 
     def __init__(
@@ -65,11 +73,13 @@ class MeshRenderer(torch.nn.Module):
         soft_internal_edges: bool = False,
         max_pairs_per_chunk: int | None = None,
         max_cached_pairs: int = 1 << 24,
+        soft: bool = True,
     ) -> None:
         super().__init__()
         size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
         self.near = near
         self.soft_internal_edges = soft_internal_edges
+        self.soft = soft
         self.settings = RasterSettings(
             image_size=size,
             sigma=sigma,
@@ -95,11 +105,23 @@ class MeshRenderer(torch.nn.Module):
         perspective = isinstance(camera, PerspectiveCamera)
         settings = replace(self.settings, near=self.near) if perspective else self.settings
         screen = camera.project(vertices)
+        if not self.soft:
+            return self._hard(vertices, faces, face_colors, lighting, screen, perspective, background)
         adjacency = None if self.soft_internal_edges else edge_adjacency(faces)
         fragments = rasterize_faces(screen[:, faces], settings, perspective=perspective, adjacency=adjacency)
         lit = shade_faces(face_colors, face_normals(vertices, faces), lighting)
         image = composite(lit, fragments, _background(background, vertices))
         return RenderOutput(image, fragments.silhouette, fragments.face_index, fragments.num_pairs)
+
+    def _hard(self, vertices, faces, face_colors, lighting, screen, perspective: bool, background) -> RenderOutput:
+        with torch.no_grad():
+            fragments = rasterize_hard(screen[:, faces], self.settings.image_size, perspective=perspective,
+                                       near=self.near if perspective else None,
+                                       max_pairs_per_chunk=self.settings.max_pairs_per_chunk)
+        lit = shade_faces(face_colors, face_normals(vertices, faces), lighting)
+        image = composite_hard(lit, fragments.face_index, _background(background, vertices))
+        silhouette = (fragments.face_index >= 0).to(vertices.dtype)
+        return RenderOutput(image, silhouette, fragments.face_index, fragments.num_pairs)
 
 
 def render_mesh(
@@ -127,6 +149,18 @@ def composite(lit_colors: torch.Tensor, fragments: Fragments, background: torch.
     visible = torch.gather(lit_colors.transpose(1, 2), 2, index)  # (B, 3, H·W); where S = 0 the value is unused
     background = background[:, :, None]
     image = torch.addcmul(background, fragments.silhouette.view(batch, 1, -1), visible - background)
+    return image.view(batch, 3, height, width)
+
+
+def composite_hard(lit_colors: torch.Tensor, face_index: torch.Tensor, background: torch.Tensor) -> torch.Tensor:
+    """image = lit colour of the face at each pixel, background where face_index is −1.
+
+    lit_colors (B, F, 3), face_index (B, H, W), background (B or 1, 3) -> (B, 3, H, W).
+    """
+    batch, height, width = face_index.shape
+    flat = face_index.view(batch, 1, -1)
+    visible = torch.gather(lit_colors.transpose(1, 2), 2, flat.clamp_min(0).expand(batch, 3, -1))
+    image = torch.where(flat >= 0, visible, background[:, :, None].to(visible.dtype))
     return image.view(batch, 3, height, width)
 
 

@@ -2,8 +2,9 @@
 (ellipses and rotated boxes, some skin-coloured to tempt the network).
 
 Textures are expensive next to a rendered hand, so a run draws a bank of textures once (seeded) and each image
-takes a random window of one: zoom, rotation, flip and a colour shift, all in one batched grid_sample. Windows are
-magnified about 1.5-2×, which reads as a slightly out-of-focus background behind a sharp hand."""
+takes a random window of one: zoom, rotation, flip and a colour shift (bilinear grid_sample, images sharing a
+texture together). Windows are magnified about 1.5-2×, which reads as a slightly out-of-focus background behind a
+sharp hand."""
 from __future__ import annotations
 
 import math
@@ -15,6 +16,7 @@ import torch.nn.functional as F
 from s2hand.data.synth.appearance import SKIN_TONES
 
 CLUTTER_SHAPES = 7
+SUB_BATCH = 16  # windows sampled together (BackgroundBank.sample)
 
 
 def _uniform(gen: torch.Generator, *shape: int, low: float = 0.0, high: float = 1.0) -> torch.Tensor:
@@ -88,8 +90,12 @@ class BackgroundBank:
         return len(self.textures)
 
     def sample(self, rng: np.random.Generator, batch: int, out_size: int, *, index: np.ndarray | None = None,
-               params: dict[str, np.ndarray] | None = None) -> torch.Tensor:
-        """(batch, 3, out_size, out_size): window zoom 0.45-1 of the texture, any rotation, mirror, colour gain."""
+               params: dict[str, np.ndarray] | None = None, as_uint8: bool = False) -> torch.Tensor:
+        """(batch, 3, out_size, out_size) float in [0, 1], or with as_uint8 (batch, out_size, out_size, 3) uint8
+        (x·255 + 0.5 truncated): window zoom 0.45-1 of the texture, any rotation, mirror, colour gain.
+
+        Works through SUB_BATCH images at a time, so the temporaries (sampling grid, float window) stay small
+        enough to be reused rather than mapped afresh (page faults) for every chunk."""
         params = params or self.sample_params(rng, batch)
         index = params["index"] if index is None else index
         zoom, angle, flip = params["zoom"], params["angle"], params["flip"]
@@ -99,16 +105,21 @@ class BackgroundBank:
         # keep the rotated window inside the texture: its half-diagonal reach is zoom·(|cos| + |sin|) ≤ 1
         reach = np.abs(cos) + np.abs(sin)
         theta[:, :, 2] = params["shift"] * np.maximum(1 - reach, 0)[:, None]
-        grid = F.affine_grid(torch.as_tensor(theta, dtype=torch.float32), [batch, 3, out_size, out_size],
-                             align_corners=False)
-        image = torch.empty(batch, 3, out_size, out_size)
-        for texture in np.unique(index):  # group by texture: expand() views instead of copying a texture per image
-            rows = torch.as_tensor(np.flatnonzero(index == texture))
-            source = self.textures[int(texture)][None].expand(len(rows), -1, -1, -1)
-            image[rows] = F.grid_sample(source, grid[rows], mode="bilinear", padding_mode="reflection",
-                                        align_corners=False)
+        theta = torch.as_tensor(theta, dtype=torch.float32)
         gain = torch.as_tensor(params["gain"], dtype=torch.float32)[:, :, None, None]
-        return (image * gain).clamp_(0.0, 1.0)
+        if as_uint8:
+            out = torch.empty(batch, out_size, out_size, 3, dtype=torch.uint8)
+        else:
+            out = torch.empty(batch, 3, out_size, out_size)
+        for start in range(0, batch, SUB_BATCH):
+            rows = slice(start, min(start + SUB_BATCH, batch))
+            image = _windows(self.textures, index[rows], theta[rows], out_size)
+            if as_uint8:  # clamp(image·gain, 0, 1)·255 + 0.5, truncated
+                image.mul_(gain[rows] * 255.0).add_(0.5).clamp_(0.0, 255.0)
+                out[rows].copy_(image.permute(0, 2, 3, 1))
+            else:
+                out[rows] = image.mul_(gain[rows]).clamp_(0.0, 1.0)
+        return out
 
     def sample_params(self, rng: np.random.Generator, batch: int) -> dict[str, np.ndarray]:
         return {
@@ -119,3 +130,23 @@ class BackgroundBank:
             "shift": rng.uniform(-1, 1, (batch, 2)),
             "gain": rng.uniform(0.75, 1.2, (batch, 1)) * rng.uniform(0.9, 1.1, (batch, 3)),
         }
+
+
+def _windows(textures: torch.Tensor, index: np.ndarray, theta: torch.Tensor, size: int) -> torch.Tensor:
+    """(n, 3, size, size) bilinear windows of textures[index] under the affine maps theta (n, 2, 3) (the
+    `affine_grid` convention, align_corners=False). The windows lie inside the textures, so the padding mode
+    never matters ('border': the cheapest); the grid is formed directly (affine_grid's batched matmul with
+    K = 3 is several times slower)."""
+    count = len(index)
+    coords = (torch.arange(size, dtype=torch.float32) * 2 + 1) / size - 1  # pixel centres in [-1, 1]
+    grid = torch.empty(count, size, size, 2)
+    for axis in range(2):  # grid[..., axis] = θ[axis, 0]·x + θ[axis, 1]·y + θ[axis, 2]
+        column = theta[:, axis, 1, None, None] * coords[None, :, None] + theta[:, axis, 2, None, None]
+        torch.add(column, theta[:, axis, 0, None, None] * coords[None, None, :], out=grid[..., axis])
+    image = torch.empty(count, 3, size, size)
+    for texture in np.unique(index):  # group by texture: expand() views instead of copying a texture per image
+        rows = torch.as_tensor(np.flatnonzero(index == texture))
+        source = textures[int(texture)][None].expand(len(rows), -1, -1, -1)
+        image.index_copy_(0, rows, F.grid_sample(source, grid.index_select(0, rows), mode="bilinear",
+                                                 padding_mode="border", align_corners=False))
+    return image

@@ -7,9 +7,13 @@ ground truth under `.s2hand-synth/`; a rerun skips chunks with markers, and once
 annotation files and the synthetic detections from the markers. The manifest there records the configuration; a
 rerun with a different one is refused rather than mixing two datasets.
 
-Parallelism is per chunk, in worker processes running torch single-threaded: on a small machine shared with other
-work, one process per core beats torch's intra-op threads, which stall whenever a core is busy elsewhere. Small
-jobs run in-process (a worker's start-up costs a few seconds).
+Parallelism is per chunk, in worker processes running torch (and numpy's BLAS) single-threaded: on a small machine
+shared with other work, one process per core beats torch's intra-op threads, which stall whenever a core is busy
+elsewhere. Small jobs run in-process (a worker's start-up costs a few seconds).
+
+Per chunk (64 images at 224 px), roughly by cost: rasterising (the renderer's hard, forward-only path), background
+windows, JPEG encoding, scene sampling and the hand model, compositing. `Synthesizer.timer` (a render.Timer) adds
+up wall and CPU seconds per stage for profiling (benchmarks/bench_data.py --profile).
 """
 from __future__ import annotations
 
@@ -30,17 +34,17 @@ import torch
 from tqdm import tqdm
 
 from s2hand.data.detections import Detections, save_detections
-from s2hand.data.images import write_image
+from s2hand.data.images import JPEG_QUALITY, write_image
 from s2hand.data.synthetic_detector import NoiseModel, synthetic_detections
 from s2hand.errors import DataError
 from s2hand.io.atomic import atomic_write
 
 from . import writers
 from .background import BackgroundBank
-from .render import SceneRenderer
+from .render import SceneRenderer, Timer
 from .scene import SceneBatch, sample_sequence_scenes, sample_still_scenes
 
-SYNTH_VERSION = 1
+SYNTH_VERSION = 2  # 2: hard rasteriser (outline blurred in the image), fast JPEG writer
 IN_PROCESS_FRAMES = 256  # auto mode renders jobs up to this size in-process
 STATE_DIR = ".s2hand-synth"
 SPLITS = ("train", "evaluation")
@@ -136,6 +140,8 @@ class Synthesizer:
         self._renderer: SceneRenderer | None = None
         self._bank: BackgroundBank | None = None
         self._sequences: OrderedDict[tuple[str, int], tuple[SceneBatch, torch.Tensor]] = OrderedDict()
+        self._made_dirs: set[Path] = set()
+        self.timer: Timer | None = None  # set to a Timer to profile run_chunk by stage
 
     @property
     def renderer(self) -> SceneRenderer:
@@ -237,19 +243,24 @@ class Synthesizer:
     def run_chunk(self, split: str, chunk: int) -> int:
         """Render one chunk, write its files, then its marker."""
         cfg, size = self.config, self.config.image_size
+        timer = self.timer or Timer(enabled=False)
+        timer.start()
         start, stop = self._chunk_range(split, chunk)
         index = np.arange(start, stop)
         if cfg.layout == "freihand":
             rng = _rng(cfg.seed, _SPLIT_CODE[split], _CHUNK, chunk)
             scenes = sample_still_scenes(rng, len(index), self.renderer.hand, self.renderer.skin, size)
-            background = self.bank.sample(rng, len(index), size)
+            timer.lap("scenes")
+            background = self.bank.sample(rng, len(index), size, as_uint8=True)
+            timer.lap("background")
             sequence, frame = index, np.zeros_like(index)
         else:
             sequence, frame = index // cfg.frames, index % cfg.frames
             parts = [self._sequence(split, int(s)) for s in sequence]
             scenes = SceneBatch.concat([p[0].take(slice(f, f + 1)) for p, f in zip(parts, frame)])
             background = torch.cat([p[1] for p in parts])
-        out = self.renderer.render(scenes, background)
+            timer.lap("scenes")
+        out = self.renderer.render(scenes, background, timer=timer)
 
         for row, (i, s, f) in enumerate(zip(index, sequence, frame)):
             if cfg.layout == "freihand":
@@ -257,12 +268,16 @@ class Synthesizer:
             else:
                 name = writers.ho3d_sequence_name(split, int(s))
                 image_path, meta_path = writers.ho3d_frame(self.root, split, name, int(f), cfg.ho3d_version)
-                meta_path.parent.mkdir(parents=True, exist_ok=True)
+                self._mkdir(meta_path.parent)
                 meta = writers.ho3d_meta(split, out.joints[row], scenes.pose[row], scenes.rotation[row],
                                          scenes.betas[row], scenes.translation[row], scenes.K[row], out.hand_box[row])
                 writers.write_pickle(meta_path, meta)
-            image_path.parent.mkdir(parents=True, exist_ok=True)
-            write_image(image_path, out.images[row])
+            self._mkdir(image_path.parent)
+            if image_path.suffix == ".jpg":
+                writers.write_jpeg(image_path, out.images[row], JPEG_QUALITY)
+            else:
+                write_image(image_path, out.images[row])
+        timer.lap("write_images")
 
         record = {
             "index": index, "sequence": sequence, "frame": frame, "K": scenes.K, "joints": out.joints,
@@ -271,7 +286,13 @@ class Synthesizer:
             "translation": scenes.translation,
         }
         _save_npz(_marker(self.root, split, chunk), record)
+        timer.lap("marker")
         return len(index)
+
+    def _mkdir(self, directory: Path) -> None:
+        if directory not in self._made_dirs:
+            directory.mkdir(parents=True, exist_ok=True)
+            self._made_dirs.add(directory)
 
     def _sequence(self, split: str, sequence: int) -> tuple[SceneBatch, torch.Tensor]:
         key = (split, sequence)
@@ -279,7 +300,7 @@ class Synthesizer:
             rng = _rng(self.config.seed, _SPLIT_CODE[split], _SEQUENCE, sequence)
             scenes, _ = sample_sequence_scenes(rng, self.config.frames, self.renderer.hand, self.renderer.skin,
                                                self.config.image_size)
-            self._sequences[key] = (scenes, self.bank.sample(rng, 1, self.config.image_size))
+            self._sequences[key] = (scenes, self.bank.sample(rng, 1, self.config.image_size, as_uint8=True))
             while len(self._sequences) > 4:
                 self._sequences.popitem(last=False)
         return self._sequences[key]
@@ -355,8 +376,19 @@ _WORKER: Synthesizer | None = None
 
 def _init_worker(config: SynthConfig, root: str) -> None:
     global _WORKER
-    torch.set_num_threads(1)
+    _single_threaded()
     _WORKER = Synthesizer(config, root)
+
+
+def _single_threaded() -> None:
+    """One thread per worker process for torch and numpy's BLAS (one process per core is faster on a shared
+    machine). The BLAS limit needs threadpoolctl, when installed; numpy's BLAS sees little use here."""
+    torch.set_num_threads(1)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return
+    threadpool_limits(1)
 
 
 def _work(split: str, chunk: int) -> int:
