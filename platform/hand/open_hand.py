@@ -263,7 +263,7 @@ def _chain_rings(start, directions, lengths, radii, up_hint, n_ring, tip_radius)
     d, L = directions[2], lengths[2]
     rings.append(_ring(joints[2] + TIP_RING_FRACTION * L * d, d, up_hint, tip_radius, 0.85 * tip_radius, TIP_RING_SIZE))
     arcs.append(offset - (1 - TIP_RING_FRACTION) * L)
-    apex = joints[3] + np.array([0.0, 0.0, 0.0])
+    apex = joints[3]
     return rings, arcs, apex, joints
 
 
@@ -325,7 +325,6 @@ def build_open_hand(shape: HandShape = HandShape()) -> OpenHandMesh:
     joint_rings: dict[int, tuple[list[int], np.ndarray]] = {}
     tips = {}
     for k, (f, (mcp, d, lengths, radius)) in enumerate(zip(FINGERS, fingers)):
-        base = [knuckle_ring[i] for i in range(4 * 2 * k // 2, 4 * k + 4)] if False else None
         dorsal_ids = [knuckle_ring[4 * k + j] for j in range(4)]
         palmar_ids = [knuckle_ring[16 + 4 * (3 - k) + j] for j in range(4)]
         base = dorsal_ids + palmar_ids
